@@ -1,0 +1,1 @@
+"""Callbox call engine: phone lines, headsets, lights, recording and the call store."""

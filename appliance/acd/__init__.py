@@ -1,0 +1,1 @@
+"""Automatic call distribution: queues, staff states and routing decisions (pure, no I/O)."""

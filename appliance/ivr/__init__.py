@@ -1,0 +1,1 @@
+"""Interactive voice response: menus and prompts played to callers."""
