@@ -84,23 +84,28 @@ class _Handler(socketserver.StreamRequestHandler):
     def _watch(self) -> None:
         board = self.server.board
         version, state = board.current()
-        self._send(state)
+        if not self._send(state):
+            return
         while True:
             got = board.wait_newer(version, timeout=15.0)
             if got is None:
                 return
             if got[0] == version:
-                self._send({"keepalive": True})
+                if not self._send({"keepalive": True}):
+                    return
                 continue
             version, state = got
-            self._send(state)
+            if not self._send(state):
+                return
 
-    def _send(self, obj: dict) -> None:
+    def _send(self, obj: dict) -> bool:
+        """Writes one answer; False when the other side has gone away."""
         try:
             self.wfile.write(json.dumps(obj, default=str).encode() + b"\n")
             self.wfile.flush()
+            return True
         except (BrokenPipeError, ConnectionResetError):
-            raise SystemExit from None  # ends this connection's thread quietly
+            return False
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -123,7 +128,8 @@ class ControlServer:
             os.unlink(self.path)
         self._server = _Server(self.path, dispatch, board)
         os.chmod(self.path, 0o660)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="control",
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.1}, name="control",
                                         daemon=True)
 
     def start(self) -> None:
@@ -175,8 +181,8 @@ class ControlClient:
     def state(self) -> dict:
         return self.request({"cmd": "state"})
 
-    def command(self, name: str, **args: Any) -> dict:
-        return self.request({"cmd": name, **args})
+    def command(self, name: str, /, **args: Any) -> dict:
+        return self.request({**args, "cmd": name})
 
     def watch(self, timeout: float = 30.0) -> Iterator[dict]:
         """States as they change (keepalives every 15 s are passed through as ``{"keepalive": True}``)."""

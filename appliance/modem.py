@@ -26,7 +26,8 @@ from appliance.callerid import CallerId, is_caller_id_line, parse_caller_id
 from appliance.dialing import DialOutcome, DialRules, outcome_for_result
 from appliance.dle import DUPLEX_ABORT, END_OF_STREAM, DleDecoder, shield
 from appliance.modem_commands import (CONNECT, DIALECT_CONEXANT, DIALECT_USR, ERROR, OK,
-                                      DialRefused, ModemError, ModemGone, VsmOffer,
+                                      DialRefused, ModemError, ModemGone, NO_CARRIER,
+                                      VsmOffer,
                                       choose_format, dialect_from_ati0, error_message,
                                       final_result, is_ring, model_from_firmware,
                                       parse_vsm_offers, tone_seconds, valid_country,
@@ -69,7 +70,8 @@ class VoiceModem:
     def __init__(self, port: str, *, country: str = "B5", timeout: float = 5.0,
                  log: logging.Logger | None = None, retries: int = 3, backoff: float = 0.25,
                  ring_gap: float = 8.0, stop_timeout: float = 2.0, tx_lead: float = 0.1,
-                 modem_silence_s: float = 0.0, dial_timeout: float = 90.0):
+                 modem_silence_s: float = 0.0, dial_timeout: float = 90.0,
+                 ringback_quiet_s: float = 5.0, no_ringback_s: int = 10):
         self.port = port
         self.country = country
         self.timeout = timeout
@@ -79,6 +81,10 @@ class VoiceModem:
         self.tx_lead = tx_lead  # transmit never more than this far ahead of real time
         self.modem_silence_s = modem_silence_s  # >0 arms AT+VSD (modem-side silence, DLE s)
         self.dial_timeout = dial_timeout
+        # Dialling: "presumed answered" once ringback has stopped this long (AT+VRA, must
+        # exceed the 4 s gap between ringback bursts) or never started in no_ringback_s (+VRN).
+        self.ringback_quiet_s = ringback_quiet_s
+        self.no_ringback_s = no_ringback_s
         self.info: ModemInfo | None = None
         self.off_hook = False
         self.streaming = False
@@ -102,10 +108,15 @@ class VoiceModem:
         self.info = None
         self._reset_state()
         self.at.open()
-        self.at.sync()
-        self._reset_and_verbose()
-        self.info = self._identify()
-        self._configure_idle()
+        try:
+            self.at.sync()
+            self._reset_and_verbose()
+            info = self._identify()
+            self._configure_idle()
+        except ModemError:
+            self.at.close()  # release the port so a retry (or another program) can open it
+            raise
+        self.info = info
         self.at.needs_init = False
         self.log.info("Modem on %s ready: %s %s firmware %s, %s dialect, audio %s (%s)",
                       self.port, self.info.manufacturer, self.info.model, self.info.firmware,
@@ -301,7 +312,22 @@ class VoiceModem:
         self.at.checked("AT+VIT=0")
 
     def answer(self) -> None:
-        """Go off-hook in voice mode: FCLASS=8, VSM, VSD, VIT, VLS=1."""
+        """Go off-hook in voice mode: FCLASS=8, VSM, VSD, VIT, VLS=1.
+
+        If the modem turns out to have reset itself on the way (its echo came back), it is
+        set up again and the answer is tried once more.
+        """
+        try:
+            self._answer_once()
+        except ModemGone:
+            raise
+        except ModemError:
+            if not self.at.needs_init:
+                raise
+            self._reinit()
+            self._answer_once()
+
+    def _answer_once(self) -> None:
         self._voice_setup()
         self.at.events.clear()  # leftovers from idle (e.g. DLE R) are not part of this call
         self.at.checked("AT+VLS=1")
@@ -439,7 +465,7 @@ class VoiceModem:
             result = self.at.await_result(deadline)
         self.streaming = False
         self._tx_anchor = None
-        if result != OK:
+        if result not in (OK, NO_CARRIER):
             self.log.warning("The modem on %s did not end the audio stream (%s); dropping DTR.",
                              self.port, "no OK" if self._stream_ended else "no DLE ETX")
             self._recover_by_dtr()
@@ -460,7 +486,7 @@ class VoiceModem:
         hung = False
         for command in ("AT+VLS=0", "ATH"):
             result, _ = self.at.transact(command)
-            if result in (OK, "NO CARRIER"):
+            if result in (OK, NO_CARRIER):
                 hung = True
                 break
         if not hung:
@@ -487,8 +513,8 @@ class VoiceModem:
         rules = rules or DialRules()
         digits = rules.check(number)
         self._voice_setup()
-        self.at.checked("AT+VRA=50")
-        self.at.checked("AT+VRN=10")
+        self.at.checked(f"AT+VRA={min(255, max(0, round(self.ringback_quiet_s * 10)))}")
+        self.at.checked(f"AT+VRN={min(25, max(0, int(self.no_ringback_s)))}")
         command = f"ATDT{digits}"
         result, _ = self.at.transact(command, self.dial_timeout)
         if result is None:

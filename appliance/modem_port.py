@@ -277,7 +277,15 @@ class AtPort:
         last: str | None = None
         for attempt in range(tries):
             if attempt:
-                time.sleep(self.backoff * (2 ** (attempt - 1)))  # back-off before a retry
+                pause = self.backoff * (2 ** (attempt - 1))
+                if last is None:
+                    # A slow modem may still answer: listen through the back-off first.
+                    late = self.await_result(time.monotonic() + pause)
+                    if late in accept:
+                        self.log.debug("<< %s (late answer to %s)", late, command)
+                        return late, []
+                else:
+                    time.sleep(pause)  # back-off before a retry
                 self.discard_input()
             result, info = self.transact(command, timeout)
             if result in accept:

@@ -335,6 +335,7 @@ def test_failing_init_command_names_command_and_answer_after_retries(far_end):
     assert err.value.command == "AT+VCID=1" and err.value.answer == "ERROR"
     assert "answered ERROR to AT+VCID=1 (caller ID on)" in str(err.value)
     assert "3 tries" in str(err.value)
+    assert far.closed_seen.wait(2)  # the port was released for the next attempt
 
 
 def test_a_retry_recovers_from_one_error(far_end):
@@ -650,3 +651,26 @@ def test_key_pressed_before_the_stream_starts_is_not_lost(far_end):
     assert events == ["/", "7", "~"]
     modem.stop_duplex()
     far.check()
+
+
+def test_late_answer_during_back_off_is_accepted(far_end):
+    script = open_script()
+    script[-1] = Expect(b"ATM0\r")
+    script.append(Send(OK, 0.4))  # 0.3 s timeout, then the answer arrives in the back-off
+    far, modem = far_end(script, timeout=0.3, backoff=0.3)
+    modem.open()
+    far.check()  # ATM0 was not sent a second time
+
+
+def test_modem_resetting_while_answering_is_set_up_and_answers(far_end):
+    reinit = [Cmd("AT", echo=True), Cmd("ATZ", echo=True), Cmd("ATE0", echo=True),
+              Cmd("ATV1")] + idle_script()
+    script = (open_script() + ANSWER[:-1]
+              + [Expect(b"AT+VLS=1\r")]  # the modem restarts: no answer ...
+              + [Cmd("AT+VLS=1", ERR, echo=True)] * 2  # ... then echo on, class 0: ERROR
+              + reinit + ANSWER)
+    far, modem = far_end(script)
+    modem.open()
+    modem.answer()
+    far.check()
+    assert modem.off_hook and modem.resets_seen == 1

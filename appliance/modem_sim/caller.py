@@ -18,7 +18,7 @@ from appliance import pcm
 FRAME = pcm.FRAME_SAMPLES
 NOISE_RMS = 60.0  # low-level line noise (about -55 dBFS), never digital silence
 DTMF_KEYS = "0123456789*#ABCD"
-_DTMF_FREQS = {
+DTMF_FREQS = {
     "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
     "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
     "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "C": (852, 1633),
@@ -27,6 +27,9 @@ _DTMF_FREQS = {
 # Tones the modem's detector names (reference section 8): Hz -> DLE code.
 DETECTED_TONES = {1100.0: "c", 1300.0: "e", 2100.0: "a", 2225.0: "f"}
 HANGUP_KINDS = ("loop", "polarity", "busy", "dial", "silence")
+# Ring cycle (seconds between RING lines) and caller ID before the first ring, per country.
+COUNTRY_LINES = {"US": (6.0, False), "CA": (6.0, False), "UK": (3.0, True), "GB": (3.0, True),
+                 "FR": (5.0, True)}
 CID_VARIANTS = ("full", "no_name", "date_time_only", "ddn_nmbr", "second_nmbr_o")
 
 
@@ -178,6 +181,22 @@ class SimCall:
                 raise ValueError(f"{step!r} is not a caller step; use Wait, Press, Say, Tone, "
                                  f"AwaitAnswer, Talk or HangUp.")
 
+    @classmethod
+    def for_country(cls, country: str, **fields) -> "SimCall":
+        """A call with the country's ring cycle and caller ID timing (``US``/``CA``: RING every
+        6 s, caller ID after ring 1; ``UK``/``GB``: every 3 s, caller ID before ring 1;
+        ``FR``: every 5 s, caller ID before ring 1). Other fields as keywords."""
+        key = country.strip().upper()
+        if key not in COUNTRY_LINES:
+            raise ValueError(f"No ringing pattern for country {country!r}; known: "
+                             f"{', '.join(sorted(COUNTRY_LINES))}.")
+        period, before = COUNTRY_LINES[key]
+        fields.setdefault("ring_period", period)
+        fields.setdefault("cid_before_first_ring", before)
+        if key in ("UK", "GB"):
+            fields.setdefault("cid_variant", "no_name")  # BT lines usually send no name
+        return cls(**fields)
+
     def cid_fields(self) -> list[tuple[str, str]]:
         """The formatted caller ID fields the exchange sends, in order (empty: no caller ID)."""
         if self.number is None:
@@ -245,6 +264,20 @@ class SimCallHandle:
     def __repr__(self) -> str:
         return (f"<SimCallHandle {self.call.number!r} outcome={self.outcome} "
                 f"answered={self.answered.is_set()} done={self.done.is_set()}>")
+
+
+class LineCall:
+    """The call on the line: an incoming SimCall or the far end of an outbound one."""
+
+    def __init__(self, call: SimCall, handle: SimCallHandle, voice: CallerVoice,
+                 outbound: bool = False) -> None:
+        self.call = call
+        self.handle = handle
+        self.voice = voice
+        self.outbound = outbound
+        self.state = "ringing"  # ringing -> connected -> over
+        self.voice_started = False
+        self.cid_sent = False
 
 
 # ----------------------------------------------------------------- the caller's audio
@@ -340,7 +373,7 @@ class CallerVoice:
                     events = [digit]
                 if n == tone_frames - 1:
                     events.append("~")
-                yield Frame(self._tone(_DTMF_FREQS[digit], amplitude=0.25), events,
+                yield Frame(self._tone(DTMF_FREQS[digit], amplitude=0.25), events,
                             talking=True)
             self.handle.note(f"caller pressed {digit}")
             if k < len(step.digits) - 1 or step.gap:
