@@ -11,18 +11,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-# Hang-up signals: DLE event code from the modem -> what ended the call.
-HANGUP_EVENTS = {
-    "l": "loop_drop",
-    "L": "polarity",
-    "b": "busy_tone",
-    "d": "dial_tone",
-    "s": "modem_silence",
-    "\x03": "no_carrier",
-    "c": "fax_tone",
-    "e": "data_tone",
-}
-
 LINE_STATES = ("idle", "ringing", "menu", "waiting", "talking", "fault")
 
 

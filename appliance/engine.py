@@ -178,8 +178,10 @@ class Engine:
     def line_fault(self, line_id: str, message: str) -> None:
         with self._lock:
             line = self._lines[line_id]
+            if line["state"] == "fault" and line["fault"] == message:
+                return
             line.update(state="fault", fault=message, since=time.time(), call_id=None)
-        log.error("line %s fault: %s", line_id, message)
+        log.error("%s fault: %s", line["label"], message)
         self._changed()
 
     def line_idle(self, line_id: str) -> None:
@@ -187,8 +189,38 @@ class Engine:
             self._lines[line_id].update(state="idle", since=time.time(), call_id=None)
         self._changed()
 
+    def line_ringing(self, line_id: str, count: int, caller) -> None:
+        """A ring before the answer (count 1, 2 ...), or the rings stopped (count 0)."""
+        now = time.time()
+        with self._lock:
+            line = self._lines[line_id]
+            if count > 0:
+                if line["state"] != "ringing":
+                    line.update(state="ringing", since=now)
+                line.update(rings=count,
+                            ringing_number=getattr(caller, "number", None),
+                            ringing_name=getattr(caller, "name", None))
+                missed = None
+            else:
+                missed = (line.get("ringing_number"), line.get("ringing_name"),
+                          line.get("since"), line.get("rings"))
+                line.update(state="idle", since=now, rings=None, ringing_number=None,
+                            ringing_name=None)
+        if count == 0 and missed is not None:
+            number, name, since, rings = missed
+            call_id = self.store.new_call(line_id, caller_number=number, caller_name=name,
+                                          arrived_at=since or now)
+            self.store.update_call(call_id, ended_at=now, outcome="not_answered",
+                                   hangup_signal="rings_stopped")
+            self.store.event(call_id, "ended", f"not_answered after {rings} ring(s)", now)
+        self._changed()
+
     def call_arrived(self, line_id: str, caller) -> ActiveCall:
         now = time.time()
+        with self._lock:
+            line = self._lines[line_id]
+            if line["state"] == "ringing" and line.get("since"):
+                now = line["since"]  # the call arrived with its first ring
         number = getattr(caller, "number", None)
         name = getattr(caller, "name", None)
         status = getattr(caller, "status", None)
@@ -197,9 +229,10 @@ class Engine:
         call = ActiveCall(call_id, line_id, number, name, now)
         with self._lock:
             self._calls[call_id] = call
-            self._lines[line_id].update(state="ringing", call_id=call_id, since=now)
+            line.update(state="ringing", call_id=call_id, since=now, rings=None,
+                        ringing_number=None, ringing_name=None)
             handle = self._sim_handles.get(line_id)
-            if handle is not None and not hasattr(handle, "call_id"):
+            if handle is not None and getattr(handle, "call_id", None) is None:
                 handle.call_id = call_id
         self.store.event(call_id, "caller_id", f"{number or status or 'none'} {name or ''}".strip())
         self._changed()
@@ -240,6 +273,8 @@ class Engine:
                                else "abandoned_in_queue")
                 if signal.startswith("menu_"):
                     outcome = "no_choice"
+                if signal in ("fax_tone", "data_tone"):
+                    outcome = "machine"
             prior = call.state
             call.state = "ended"
             decisions = []
@@ -427,8 +462,9 @@ class Engine:
                 entry = {k: line.get(k) for k in ("id", "label", "state", "port", "model",
                                                   "fault", "since", "call_id")}
                 call = self._calls.get(line.get("call_id"))
-                entry.update(caller_number=call.caller_number if call else None,
-                             caller_name=call.caller_name if call else None,
+                entry.update(caller_number=call.caller_number if call else
+                             line.get("ringing_number"),
+                             caller_name=call.caller_name if call else line.get("ringing_name"),
                              queue=call.queue if call else None,
                              staff_id=(call.staff_id or call.offered_to) if call else None)
                 lines.append(entry)

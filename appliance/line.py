@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from appliance import pcm
-from appliance.calls import HANGUP_EVENTS, ActiveCall
+from appliance.calls import ActiveCall
 from appliance.config import LineConfig
 from appliance.dle import DtmfCollector
+from appliance.hangup_detect import HangupDetector, is_machine, reason_for_event
 from appliance.headset import HeadsetError, RingTone
 from appliance.ivr.menu import Hangup, MenuSession, Play, Route
 from appliance.modem import ModemError, ModemGone, VoiceModem
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUIET_RMS = 60.0  # below this a caller frame counts as silence (line noise is ~20-40)
-RETRY_S = 5.0
+RETRY_S = 1.0  # a line in fault tries its modem again this often
+PREFILL_FRAMES = 3  # silence queued at the start of a stream so the modem never underruns
+VOICE_ONLY = "This number takes voice calls only. Goodbye."
 
 
 class CallEnded(Exception):
@@ -78,14 +80,20 @@ class LineWorker(threading.Thread):
 
     def _serve(self) -> None:
         port = self.engine.line_port(self.cfg.id) or self.port
-        self.modem = VoiceModem(port, country=self.cfg.country, log=log)
+        # A caller who gives up shows only as the rings stopping (8 s on a real line).
+        gap = 8.0 if not self.cfg.simulated else max(1.0, 2.5 * self.cfg.ring_period_s)
+        self.modem = VoiceModem(port, country=self.cfg.country, log=log, ring_gap=gap)
         info = self.modem.open()
         self.engine.line_ready(self.cfg.id, info)
         while not self._stopping.is_set():
-            incoming = self.modem.wait_for_call(self.cfg.rings_to_answer, self._stopping)
+            incoming = self.modem.wait_for_call(self.cfg.rings_to_answer, self._stopping,
+                                                on_ring=self._ringing)
             if incoming is None:
                 return
             self._take_call(incoming)
+
+    def _ringing(self, count: int, caller) -> None:
+        self.engine.line_ringing(self.cfg.id, count, caller)
 
     # -- one call -------------------------------------------------------------
     def _take_call(self, incoming) -> None:
@@ -148,12 +156,15 @@ class _CallLoop:
         self.outgoing: deque[np.ndarray] = deque()  # prompt frames queued for the caller
         self.menu = MenuSession(self.engine.menu())
         self.menu_deadline: float | None = None
-        self.quiet_frames = 0
+        self.silence = HangupDetector(silence_s=self.engine.cfg.silence_hangup_s)
+        self.machine: str | None = None  # a fax or modem is calling: say so, then hang up
         self.ring = RingTone()
         self.ringing_staff: str | None = None
         self.hold_prompt_at: float | None = None
 
     def run(self) -> str:
+        for _ in range(PREFILL_FRAMES):
+            self.modem.write_audio(pcm.silence())
         self._act(self.menu.start())
         while True:
             samples, events = self.modem.read_audio(timeout=0.1)
@@ -170,8 +181,15 @@ class _CallLoop:
     # -- events -----------------------------------------------------------------
     def _events(self, events: list[str]) -> None:
         for code in events:
-            if code in HANGUP_EVENTS:
-                raise CallEnded(HANGUP_EVENTS[code])
+            reason = reason_for_event(code)
+            if reason is None:
+                continue
+            if is_machine(reason):
+                self._machine_calling(reason)
+                continue
+            raise CallEnded(reason)
+        if self.machine is not None:
+            return
         for digit in self.dtmf.feed(events):
             self.engine.call_event(self.call, "dtmf", digit)
             if self.call.state == "menu":
@@ -191,6 +209,14 @@ class _CallLoop:
         elif isinstance(action, Hangup):
             raise CallEnded(f"menu_{action.reason}")
 
+    def _machine_calling(self, reason: str) -> None:
+        if self.machine is not None:
+            return
+        self.machine = reason
+        self.engine.call_event(self.call, "machine", reason)
+        self.outgoing.clear()
+        self._queue_prompt(self.engine.prompt(VOICE_ONLY))
+
     def _queue_prompt(self, samples: np.ndarray) -> None:
         for start in range(0, len(samples), pcm.FRAME_SAMPLES):
             frame = samples[start:start + pcm.FRAME_SAMPLES]
@@ -202,7 +228,9 @@ class _CallLoop:
     def _frame(self, caller: np.ndarray) -> None:
         call = self.call
         self._watch_silence(caller)
-        if call.state == "talking":
+        if self.machine is not None and not self.outgoing:
+            raise CallEnded(self.machine)
+        if call.state == "talking" and self.machine is None:
             out = self._bridge(caller)
         else:
             out = self.outgoing.popleft() if self.outgoing else pcm.silence()
@@ -253,12 +281,10 @@ class _CallLoop:
             return pcm.silence()
 
     def _watch_silence(self, caller: np.ndarray) -> None:
+        """Software silence detection (many modems never report silence themselves)."""
         if self.call.state not in ("waiting", "talking"):
-            self.quiet_frames = 0
+            self.silence.reset()
             return
-        if pcm.rms(caller) < QUIET_RMS:
-            self.quiet_frames += 1
-            if self.quiet_frames * pcm.FRAME_SECONDS >= self.engine.cfg.silence_hangup_s:
-                raise CallEnded("silence")
-        else:
-            self.quiet_frames = 0
+        reason = self.silence.feed(caller)
+        if reason is not None:
+            raise CallEnded(reason)

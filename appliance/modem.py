@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -217,8 +218,13 @@ class VoiceModem:
 
     # ------------------------------------------------------------------ idle: rings
 
-    def wait_for_call(self, rings: int, stop: threading.Event) -> IncomingCall | None:
+    def wait_for_call(self, rings: int, stop: threading.Event,
+                      on_ring: Callable[[int, CallerId | None], None] | None = None
+                      ) -> IncomingCall | None:
         """Block in idle until ``rings`` RINGs; None once ``stop`` is set.
+
+        ``on_ring(count, caller)`` is told of every ring before the answer (``caller`` is
+        what caller ID has said so far, or None), so the appliance can show the line ringing.
 
         Caller ID lines are collected whether they come before the first ring (UK style)
         or between the first and second (North America). If the rings stop for longer
@@ -244,6 +250,8 @@ class VoiceModem:
                     if count:
                         self.log.info("Line %s: rings stopped after %d; the caller gave up.",
                                       self.port, count)
+                        if on_ring is not None:
+                            on_ring(0, parse_caller_id(cid_lines) if cid_lines else None)
                     count, ring_times, cid_lines, cid_before = 0, [], [], False
                     last_activity = None
                 if self.at.needs_init:
@@ -260,6 +268,8 @@ class VoiceModem:
                 if count == 1 and cid_lines:
                     cid_before = True
                 self.log.debug("Line %s: RING %d", self.port, count)
+                if on_ring is not None and count < rings:
+                    on_ring(count, parse_caller_id(cid_lines) if cid_lines else None)
                 if count >= rings:
                     intervals = [round(b - a, 3) for a, b in zip(ring_times, ring_times[1:])]
                     caller = parse_caller_id(cid_lines)

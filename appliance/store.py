@@ -69,6 +69,7 @@ OUTCOMES = {
     "no_choice": "No choice made in the menu",
     "abandoned_in_queue": "Hung up while waiting",
     "abandoned_while_ringing": "Hung up while a headset rang",
+    "machine": "A fax or modem called (told voice only)",
     "line_fault": "Line fault",
     "engine_stopped": "Appliance stopped during the call",
 }

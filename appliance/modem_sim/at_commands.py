@@ -27,6 +27,28 @@ OUTBOUND_RESULTS = ("answer", "busy", "no_answer", "no_dial_tone", "no_carrier")
 PROFILE_KEYS = ("E", "V", "Q", "X", "M", "L", "&D", "&C", "&K", "S")
 
 
+def normalise_outbound(plan) -> dict:
+    """One entry of ``outbound_behaviour`` ("busy", or {"result": "answer", "rings": 2,
+    "ring_period": 6.0, "steps": [...]}) with defaults filled in; ValueError if unusable."""
+    if isinstance(plan, str):
+        plan = {"result": plan}
+    if not isinstance(plan, dict):
+        raise ValueError(f"An outbound behaviour must be one of {', '.join(OUTBOUND_RESULTS)} "
+                         f"or a mapping with a 'result', not {plan!r}.")
+    unknown = sorted(set(plan) - {"result", "rings", "ring_period", "steps"})
+    if unknown:
+        raise ValueError(f"Outbound behaviour has an unknown setting {unknown[0]!r}; use "
+                         f"result, rings, ring_period and steps.")
+    plan = {"result": "answer", "rings": 2, "ring_period": 6.0, "steps": (), **plan}
+    if plan["result"] not in OUTBOUND_RESULTS:
+        raise ValueError(f"Outbound result {plan['result']!r} is not known; use one of "
+                         f"{', '.join(OUTBOUND_RESULTS)}.")
+    if not isinstance(plan["rings"], int) or plan["rings"] < 1:
+        raise ValueError("Outbound 'rings' must be a whole number of at least 1.")
+    SimCall(ring_period=plan["ring_period"], steps=tuple(plan["steps"]))  # checks both
+    return plan
+
+
 def factory_settings(dialect: str) -> dict:
     """Settings after AT&F (and after power-on)."""
     return {
@@ -414,18 +436,8 @@ class AtCommands:
     # ------------------------------------------------------------------ dialling out
 
     def _outbound_plan(self, digits: str) -> dict:
-        table = self.outbound_behaviour or {}
-        plan = table.get(digits, table.get("default", "answer"))
-        if isinstance(plan, str):
-            plan = {"result": plan}
-        plan = dict(plan)
-        if plan.get("result", "answer") not in OUTBOUND_RESULTS:
-            raise _Error(f"unknown outbound behaviour {plan.get('result')!r}")
-        plan.setdefault("result", "answer")
-        plan.setdefault("rings", 2)
-        plan.setdefault("ring_period", 6.0)
-        plan.setdefault("steps", ())
-        return plan
+        table = self.outbound_behaviour
+        return normalise_outbound(table.get(digits, table.get("default", "answer")))
 
     def _dial(self, cmd: Command):
         text = cmd.args

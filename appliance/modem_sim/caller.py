@@ -74,7 +74,8 @@ class Press:
 
 @dataclass(frozen=True, eq=False)
 class Say:
-    """The caller plays these int16 8 kHz samples (a recorded or synthesised phrase)."""
+    """The caller plays these int16 8 kHz samples (a recorded or synthesised phrase), as they
+    are: no line noise is added."""
     samples: np.ndarray
 
     def __post_init__(self):
@@ -329,10 +330,9 @@ class CallerVoice:
                 data = np.asarray(step.samples, dtype=np.int16)
                 for start in range(0, len(data), FRAME):
                     chunk = data[start:start + FRAME]
-                    if len(chunk) < FRAME:
-                        chunk = np.concatenate([chunk, np.zeros(FRAME - len(chunk), np.int16)])
-                    mixed = (chunk.astype(np.int32) + self.noise()).clip(-32768, 32767)
-                    yield Frame(mixed.astype(np.int16), talking=True)
+                    if len(chunk) < FRAME:  # the phrase's last frame ends in line noise
+                        chunk = np.concatenate([chunk, self.noise()[len(chunk):]])
+                    yield Frame(chunk, talking=True)
             elif isinstance(step, Tone):
                 code = next((c for hz, c in DETECTED_TONES.items()
                              if abs(hz - step.hz) <= 20), None)

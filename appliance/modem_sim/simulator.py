@@ -26,7 +26,7 @@ from typing import Callable
 
 from appliance.modem_sim.at_commands import (PROFILE_KEYS, RING_GAP_CLEAR, AtCommands,
                                              _DialAborted, copy_setting, factory_settings,
-                                             mdmf_hex)
+                                             mdmf_hex, normalise_outbound)
 from appliance.modem_sim.caller import CallerVoice, LineCall, SimCall, SimCallHandle
 from appliance.modem_sim.commands import DIALECTS, RESULT_CODES
 from appliance.modem_sim.streaming import PLAYOUT_LIMIT, TICK, LineAudio
@@ -69,9 +69,10 @@ class ModemSimulator(LineAudio, AtCommands):
         self.faults = faults
         self.formats = CONEXANT_FORMATS if dialect == "conexant" else USR_FORMATS
         self.port: str | None = None
-        self.port_changed = threading.Event()
+        self.port_changed = threading.Event()  # set when the modem came back on a new path
+        self.port_gone = threading.Event()  # set while the port has vanished
         self.on_port_change: Callable[[str], None] | None = None
-        self.outbound_behaviour: dict = {"default": "answer"}
+        self._outbound: dict = {"default": "answer"}
         self.outbound_calls: list[SimCallHandle] = []
         # The host has the port open / closed it (a DTR drop is seen if the port stays closed
         # for more than a few milliseconds, like a real modem's DTR-low debounce).
@@ -152,6 +153,26 @@ class ModemSimulator(LineAudio, AtCommands):
         self._post(lambda: self._begin_ringing(line_call))
         return handle
 
+    @property
+    def outbound_behaviour(self) -> dict:
+        """What happens when the host dials: {number or "default": "answer" | "busy" |
+        "no_answer" | "no_dial_tone" | "no_carrier" | {"result": ..., "rings": n,
+        "ring_period": s, "steps": [...]}}. Far ends that answer appear in
+        ``outbound_calls`` as SimCallHandles."""
+        return self._outbound
+
+    @outbound_behaviour.setter
+    def outbound_behaviour(self, table: dict) -> None:
+        if not isinstance(table, dict):
+            raise ValueError("outbound_behaviour must be a mapping of number (or 'default') "
+                             "to a behaviour.")
+        for number, plan in table.items():
+            try:
+                normalise_outbound(plan)
+            except ValueError as exc:
+                raise ValueError(f"Outbound behaviour for {number!r}: {exc}") from None
+        self._outbound = dict(table)
+
     def reset_now(self) -> None:
         """Fault: the modem resets itself (power-on state: E1, class 0, caller ID off)."""
         self._post(self._power_on_reset)
@@ -177,6 +198,12 @@ class ModemSimulator(LineAudio, AtCommands):
 
     def _open_pty(self) -> None:
         master, slave = os.openpty()
+        spares = []
+        while os.ttyname(slave) == self.port and len(spares) < 4:
+            spares.append((master, slave))  # the kernel handed back the old number: a new one
+            master, slave = os.openpty()
+        for fd in (fd for pair in spares for fd in pair):
+            os.close(fd)
         tty.setraw(master)
         path = os.ttyname(slave)
         os.close(slave)  # the client's open/close is then seen on the master
@@ -361,6 +388,7 @@ class ModemSimulator(LineAudio, AtCommands):
         self._on_hook("the modem vanished from USB")
         self._close_pty()
         self.port_changed.clear()
+        self.port_gone.set()
         log.info("simulated modem %s vanished from %s", self.name, self.port)
         if return_after is not None:
             self._at(return_after, self._reappear)
@@ -368,6 +396,7 @@ class ModemSimulator(LineAudio, AtCommands):
     def _reappear(self) -> None:
         self._reset_state(power_on=True)
         self._open_pty()
+        self.port_gone.clear()
 
     # ------------------------------------------------------------------ modem state
 

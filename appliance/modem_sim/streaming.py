@@ -219,7 +219,8 @@ class LineAudio:
                     ended = "abort"
                 if ended:
                     break
-            elif code == 0x18:
+            elif code == 0x18:  # DLE CAN: drop everything not played yet
+                audio.clear()
                 self._play.clear()
                 self._play_count = 0
             # 10 75 / 10 64 (volume), 10 70 / 10 72 (pause/resume): accepted, no effect here
