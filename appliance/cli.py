@@ -180,6 +180,24 @@ def cmd_modem_sim(argv: list[str]) -> int:
     return main_modem_sim(argv)
 
 
+def cmd_modems(args) -> int:
+    """Lists the voice modems plugged in, what they are, and anything in their way."""
+    from appliance.modem_discovery import candidate_ports, discover, modem_manager_warning
+
+    warning = modem_manager_warning()
+    if warning:
+        print(f"Warning: {warning}\n")
+    ports = args.port or candidate_ports()
+    if not ports:
+        print("No modem ports found (looked in /dev/serial/by-path and /dev/ttyACM*). "
+              "Is a USB voice modem plugged in?")
+        return 1
+    results = discover(ports)
+    for result in results:
+        print(result.describe())
+    return 0 if any(r.ok for r in results) else 1
+
+
 def cmd_set_password(args) -> int:
     from appliance.accounts import AccountError, set_password
     from appliance.store import Store
@@ -238,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=600.0)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("modems", help="find the voice modems plugged in and identify them")
+    p.add_argument("--port", action="append", help="probe only this port (repeatable)")
+    p.set_defaults(func=cmd_modems)
 
     p = sub.add_parser("set-password", help="set a login's password (creates the login)")
     p.add_argument("--data", default="/var/lib/callbox")

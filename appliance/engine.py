@@ -54,6 +54,7 @@ class Engine:
         self._headset_faults: dict[str, str] = {}
         self._staff_cfg = {s.id: s for s in cfg.staff}
         self._simulators: dict[str, Any] = {}
+        self._checked_modem_manager = False
         self._sim_handles: dict[str, Any] = {}
         self._workers = []
         self._threads: list[threading.Thread] = []
@@ -92,8 +93,9 @@ class Engine:
                 self.router.set_state(s.id, "available", now)
         menu = self.menu()
         self.prompts.prewarm([menu.greeting, self.hold_prompt] + menu.extra_prompts())
+        ports, port_problem = self._real_ports()
         for line in self.cfg.lines:
-            port = line.port
+            port = ports.get(line.id, line.port)
             if line.simulated:
                 port = self._start_simulator(line)
             self._lines[line.id] = {"id": line.id, "label": line.label, "state": "idle",
@@ -101,6 +103,11 @@ class Engine:
                                     "since": now, "call_id": None}
             worker = LineWorker(self, line, port)
             self._workers.append(worker)
+        if port_problem:
+            for line in self.cfg.lines:
+                if not line.simulated and line.id not in ports:
+                    self._lines[line.id].update(state="fault", fault=port_problem)
+            self.report_problem(port_problem)
         for worker in self._workers:
             worker.start()
         ticker = threading.Thread(target=self._tick_loop, name="engine-tick", daemon=True)
@@ -109,6 +116,24 @@ class Engine:
         if self._control:
             self._control.start()
         self.publish()
+
+    def _real_ports(self) -> tuple[dict[str, str], str | None]:
+        """Ports for the real lines ("auto" takes the next free modem), and any problem."""
+        from appliance.modem_commands import ModemError
+        from appliance.modem_discovery import assign_ports, candidate_ports, modem_manager_warning
+
+        real = {l.id: l.port for l in self.cfg.lines if not l.simulated}
+        if not real:
+            return {}, None
+        if not self._checked_modem_manager:
+            self._checked_modem_manager = True
+            warning = modem_manager_warning()
+            if warning:
+                self.report_problem(warning)
+        try:
+            return assign_ports(real, candidate_ports()), None
+        except ModemError as exc:
+            return {}, str(exc)
 
     def _open_headsets(self) -> None:
         if self.cfg.staff:
@@ -136,8 +161,19 @@ class Engine:
         return self._simulators.get(line_id)
 
     def line_port(self, line_id: str) -> str | None:
+        """The port a line's worker should open now (simulators and "auto" lines can move)."""
+        from appliance.modem_commands import ModemError
+
         sim = self._simulators.get(line_id)
-        return sim.port if sim is not None else None
+        if sim is not None:
+            return sim.port
+        cfg = next(l for l in self.cfg.lines if l.id == line_id)
+        if cfg.port not in ("auto", ""):
+            return cfg.port
+        ports, problem = self._real_ports()
+        if line_id not in ports:
+            raise ModemError(problem or f"No modem found for {cfg.label}.")
+        return ports[line_id]
 
     def stop(self) -> None:
         self._stop.set()
@@ -169,8 +205,10 @@ class Engine:
     def line_ready(self, line_id: str, info) -> None:
         with self._lock:
             line = self._lines[line_id]
-            line.update(state="idle", fault=None, since=time.time(),
-                        model=getattr(info, "firmware", None) or getattr(info, "model", None),
+            maker = getattr(info, "manufacturer", None)
+            firmware = getattr(info, "firmware", None)
+            model = " ".join(p for p in (maker, firmware) if p) or getattr(info, "model", None)
+            line.update(state="idle", fault=None, since=time.time(), model=model,
                         port=getattr(info, "port", line["port"]))
             log.info("line %s ready: %s", line_id, info)
         self._changed()

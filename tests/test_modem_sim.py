@@ -217,6 +217,10 @@ def test_other_commands_of_the_init_sequence(port, dialect):
     port.command("ATM7", final="ERROR")
     port.command("AT+NOPE", final="ERROR")
     port.command("ATI9", final="ERROR")
+    port.command("ATO", final="NO CARRIER")
+    port.command("AT+FCLASS=8")
+    port.command("ATA", final="ERROR")  # not the voice way to answer
+    port.command("AT+FCLASS=0")
     port.command("AT+VEM=?", final="ERROR")
     profile = port.info("AT&V")
     assert any(line.startswith("E0") for line in profile)

@@ -400,3 +400,23 @@ def test_await_answer_timeout_makes_the_caller_hang_up(port, sim, dialect):
 def test_bad_call_scripts_are_explained(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_at_text_sent_during_a_stream_is_swallowed(port, sim, dialect):
+    answer(port, sim, dialect, SimCall(ring_period=0.3, steps=[Talk(10)]))
+    port.command("AT+VRX", final="CONNECT")
+    port.send(b"ATH\rAT+VLS=0\r")
+    audio, events = read_stream(port, 0.4)
+    assert b"OK" not in audio and "ETX" not in events and len(audio) > 2000
+    port.send(b"\x10!")
+    port.read_until(b"\x10\x03\r\nOK\r\n")
+    assert port.info("AT+VLS?") == ["1"]  # the swallowed commands did nothing
+
+
+def test_inactivity_timer_ends_the_stream_and_drops_the_line(port, sim, dialect):
+    handle = answer(port, sim, dialect, SimCall(ring_period=0.3, steps=[Talk(10)]))
+    port.command("AT+VIT=1")
+    port.command("AT+VRX", final="CONNECT")
+    port.read_until(b"\x10\x03\r\nOK\r\n", timeout=3)
+    assert handle.done.wait(1) and handle.outcome == "engine_hung_up"
+    assert port.info("AT+FCLASS?") == ["0"]

@@ -68,7 +68,9 @@
       return h("article", { "class": "card line tone-" + st.tone, "data-line": line.id }, [
         h("header", {}, [h("h3", { text: line.label || line.id }), h("span", { "class": "badge tone-" + st.tone, text: st.words })]),
         caller, since, detail,
-        line.fault ? h("p", { "class": "fault", text: line.fault }) : null
+        line.fault ? h("p", { "class": "fault", text: line.fault }) : null,
+        (line.model || line.port) ? h("p", { "class": "hardware",
+          text: (line.model || "Modem") + (line.port ? " on " + line.port : "") }) : null
       ]);
     });
     box.replaceChildren.apply(box, cards.length ? cards : [empty("No lines are configured.")]);
