@@ -496,9 +496,12 @@ class Engine:
         with self._lock:
             routing = self.router.snapshot(now)
             lines = []
+            resets = {w.cfg.id: getattr(getattr(w.modem, "at", None), "resets_seen", 0)
+                      for w in self._workers}
             for line in self._lines.values():
                 entry = {k: line.get(k) for k in ("id", "label", "state", "port", "model",
                                                   "fault", "since", "call_id")}
+                entry["modem_resets"] = resets.get(line["id"], 0)
                 call = self._calls.get(line.get("call_id"))
                 entry.update(caller_number=call.caller_number if call else
                              line.get("ringing_number"),

@@ -82,7 +82,8 @@ class LineWorker(threading.Thread):
         port = self.engine.line_port(self.cfg.id) or self.port
         # A caller who gives up shows only as the rings stopping (8 s on a real line).
         gap = 8.0 if not self.cfg.simulated else max(1.0, 2.5 * self.cfg.ring_period_s)
-        self.modem = VoiceModem(port, country=self.cfg.country, log=log, ring_gap=gap)
+        self.modem = VoiceModem(port, country=self.cfg.country, log=log, ring_gap=gap,
+                                idle_check_s=30.0 if not self.cfg.simulated else 1.0)
         info = self.modem.open()
         self.engine.line_ready(self.cfg.id, info)
         while not self._stopping.is_set():

@@ -72,8 +72,12 @@ class VoiceModem:
                  log: logging.Logger | None = None, retries: int = 3, backoff: float = 0.25,
                  ring_gap: float = 8.0, stop_timeout: float = 2.0, tx_lead: float = 0.1,
                  modem_silence_s: float = 0.0, dial_timeout: float = 90.0,
-                 ringback_quiet_s: float = 5.0, no_ringback_s: int = 10):
+                 ringback_quiet_s: float = 5.0, no_ringback_s: int = 10,
+                 idle_check_s: float = 30.0):
         self.port = port
+        # Idle watchdog: a modem that reset itself quietly has caller ID off, and a wedged
+        # port answers nothing; ask AT+VCID? this often while no call is ringing.
+        self.idle_check_s = idle_check_s
         self.country = country
         self.timeout = timeout
         self.log = log or logging.getLogger(f"callbox.modem.{port}")
@@ -241,10 +245,14 @@ class VoiceModem:
         cid_lines: list[str] = []
         cid_before = False
         last_activity: float | None = None
+        last_check = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
             line, seen_at = self._next_idle_line(now + 0.1)
             now = time.monotonic()
+            if line is None and count == 0 and now - last_check >= self.idle_check_s:
+                last_check = now
+                self._idle_check()
             if line is None:
                 if last_activity is not None and now - last_activity > self.ring_gap:
                     if count:
@@ -288,6 +296,13 @@ class VoiceModem:
             else:
                 self.log.debug("Line %s idle: ignored %r", self.port, line)
         return None
+
+    def _idle_check(self) -> None:
+        """Watchdog while idle: caller ID still on? (ModemError if the modem is silent.)"""
+        answer = self.at.query("AT+VCID?")
+        value = "".join(answer or []).replace("+VCID:", "").strip()
+        if value != "1":
+            self.at.suspect_reset(f"caller ID reporting was {value or 'unknown'!s}")
 
     def _next_idle_line(self, deadline: float) -> tuple[str | None, float]:
         while self.at.unsolicited:

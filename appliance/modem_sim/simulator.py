@@ -25,7 +25,7 @@ import tty
 from typing import Callable
 
 from appliance.modem_sim.at_commands import (PROFILE_KEYS, RING_GAP_CLEAR, AtCommands,
-                                             _DialAborted, copy_setting, factory_settings,
+                                             _DialAborted, factory_settings,
                                              mdmf_hex, normalise_outbound)
 from appliance.modem_sim.caller import CallerVoice, LineCall, SimCall, SimCallHandle
 from appliance.modem_sim.commands import DIALECTS, RESULT_CODES
@@ -99,7 +99,9 @@ class ModemSimulator(LineAudio, AtCommands):
         self._garbage_at = time.monotonic()
         self._processing = False
         self._held_events: list[str] = []
-        self._reset_state(power_on=True)
+        self._inbuf = bytearray()  # bytes from the host not yet taken
+        self._out = bytearray()  # bytes for the host not yet written
+        self._reset_state()
         self._saved = {k: factory_settings(dialect)[k] for k in PROFILE_KEYS}
 
     # ------------------------------------------------------------------ public API
@@ -394,25 +396,23 @@ class ModemSimulator(LineAudio, AtCommands):
             self._at(return_after, self._reappear)
 
     def _reappear(self) -> None:
-        self._reset_state(power_on=True)
+        self._reset_state()
         self._open_pty()
         self.port_gone.clear()
 
     # ------------------------------------------------------------------ modem state
 
-    def _reset_state(self, power_on: bool = False) -> None:
+    def _reset_state(self) -> None:
+        """Power-on state: factory settings (the country code survives), on-hook, idle."""
         self.s = factory_settings(self.dialect)
-        if not power_on:
-            for key in PROFILE_KEYS:
-                self.s[key] = copy_setting(self._saved[key])
         self.s["gci"] = self._country
         self.off_hook = False
         self._stream: str | None = None
         self._draining = False
-        self._inbuf = getattr(self, "_inbuf", bytearray())
+        self._inbuf.clear()
         self._line = bytearray()
         self._last_line = ""
-        self._out = getattr(self, "_out", bytearray())
+        self._out.clear()
         self._job = None
         self._job_due: float | None = None
         self._job_abortable = False
@@ -437,7 +437,7 @@ class ModemSimulator(LineAudio, AtCommands):
             self._job.close()
         self._end_stream(silent=True)
         self._on_hook("the modem reset itself")
-        self._reset_state(power_on=True)
+        self._reset_state()
         self._inbuf.clear()
 
     def _off_hook(self) -> None:
