@@ -9,8 +9,10 @@ pick up by themselves after their configured delay.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,6 +33,20 @@ from appliance.store import Store
 log = logging.getLogger(__name__)
 
 HOLD_PROMPT = "Please hold. Someone will be with you shortly."
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silences C-level stderr (file descriptor 2) for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class Engine:
@@ -139,7 +155,8 @@ class Engine:
         if self.cfg.staff:
             import pyaudio
 
-            self._pa = pyaudio.PyAudio()
+            with _quiet_stderr():  # PortAudio probes every ALSA/JACK backend noisily
+                self._pa = pyaudio.PyAudio()
         for s in self.cfg.staff:
             try:
                 headset = PyAudioHeadset(s.id, s.headset, pa=self._pa)
@@ -210,7 +227,7 @@ class Engine:
             model = " ".join(p for p in (maker, firmware) if p) or getattr(info, "model", None)
             line.update(state="idle", fault=None, since=time.time(), model=model,
                         port=getattr(info, "port", line["port"]))
-            log.info("line %s ready: %s", line_id, info)
+            log.info("%s ready: %s on %s", line["label"], model, line["port"])
         self._changed()
 
     def line_fault(self, line_id: str, message: str) -> None:

@@ -65,9 +65,10 @@ def call_log():
     rows = get_store().calls(limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
     more = len(rows) > PER_PAGE
     rows = rows[:PER_PAGE]
+    queues = {q["name"]: q["label"] for q in get_store().queues()}
     return render_template("calls.html", calls=rows, page=page, more=more,
                            staff=_staff_names(), outcome_label=outcome_label,
-                           caller_label=caller_label)
+                           caller_label=caller_label, queues=queues)
 
 
 @bp.route("/calls/<int:call_id>")
