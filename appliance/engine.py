@@ -211,8 +211,10 @@ class Engine:
                 headset.close()
             except HeadsetError:
                 pass
+        self._headsets.clear()
         if self._pa is not None:
             self._pa.terminate()
+            self._pa = None
         with self._lock:
             for call in list(self._calls.values()):
                 self.store.update_call(call.id, ended_at=time.time(), outcome="engine_stopped")
