@@ -78,6 +78,7 @@ class VoiceModem:
         # Idle watchdog: a modem that reset itself quietly has caller ID off, and a wedged
         # port answers nothing; ask AT+VCID? this often while no call is ringing.
         self.idle_check_s = idle_check_s
+        self.playback_gain = 128  # AT+VGT, 0-255 (128 = the modem's nominal level)
         self.country = country
         self.timeout = timeout
         self.log = log or logging.getLogger(f"callbox.modem.{port}")
@@ -335,6 +336,11 @@ class VoiceModem:
         else:
             self.at.checked("AT+VSD=0,0")
         self.at.checked("AT+VIT=0")
+        self.at.checked(f"AT+VGT={self.playback_gain}")
+        # Record gain: the Conexant manual allows only 0 (automatic) while its firmware lists
+        # 0-255; automatic is what both accept, and a refusal here is not worth a lost call.
+        if self.at.checked("AT+VGR=0", accept=(OK, ERROR), tries=1)[0] == ERROR:
+            self.log.info("Modem on %s refused AT+VGR=0; keeping its record gain.", self.port)
 
     def answer(self) -> None:
         """Go off-hook in voice mode: FCLASS=8, VSM, VSD, VIT, VLS=1.

@@ -260,7 +260,7 @@ def idle_script(country="B5"):
 
 
 ANSWER = [Cmd("AT+FCLASS=8"), Cmd("AT+VSM=1,8000,0,0"), Cmd("AT+VSD=0,0"), Cmd("AT+VIT=0"),
-          Cmd("AT+VLS=1")]
+          Cmd("AT+VGT=128"), Cmd("AT+VGR=0"), Cmd("AT+VLS=1")]
 HANGUP = [Cmd("AT+VLS=0"), Cmd("AT+FCLASS=0"), Cmd("AT+VCID=1")]
 RING = b"\r\nRING\r\n"
 CID_US = b"\r\nDATE = 0731\r\nTIME = 1030\r\nNMBR = 5551234567\r\nNAME = DOE JOHN\r\n"

@@ -12,7 +12,7 @@ from appliance.modem import DialRefused, ModemError
 from tests.test_modem_driver import (ANSWER, HANGUP, OK, Cmd, Expect, Send, Until,  # noqa: F401
                                      far_end, open_script)
 
-VOICE = ANSWER[:-1]  # FCLASS=8, VSM, VSD, VIT (no off-hook: dialling takes the line)
+VOICE = ANSWER[:-1]  # FCLASS=8, VSM, VSD, VIT, VGT, VGR (no off-hook: dialling takes the line)
 DIAL_SETUP = VOICE + [Cmd("AT+VRA=50"), Cmd("AT+VRN=10")]
 OK_AFTER_RINGBACK = OK  # ringback stopped for +VRA x 0.1 s: "presumed answered"
 

@@ -185,3 +185,18 @@ def test_unexpected_failures_get_plain_pages(tmp_path):
     assert resp.status_code == 503
     assert b"The call engine stopped answering" in resp.data
     assert b"the call log, recordings" in resp.data
+
+
+def test_engine_problems_are_shown_on_the_dashboard(tmp_path, own_engine):
+    from tests.web_fixtures import sample_state
+
+    state = sample_state()
+    state["engine"]["problems"] = ["ModemManager is running. It takes over USB modems."]
+    own_engine.publish(state)
+    app = make_app(tmp_path, own_engine.path, SECRET_KEY="k")
+    add_users(app)
+    client = app.test_client()
+    login(client, "sam")
+    html = client.get("/").data.decode()
+    box = re.search(r'<ul id="problems"[^>]*>(.*?)</ul>', html, re.S)
+    assert box and "ModemManager is running" in box.group(1)

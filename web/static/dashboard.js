@@ -150,6 +150,14 @@
     if (chosen) { select.value = chosen; }
   }
 
+  function renderProblems(state) {
+    var box = document.getElementById("problems");
+    if (!box) { return; }
+    var problems = (state.engine && state.engine.problems) || [];
+    box.replaceChildren.apply(box, problems.map(function (p) { return h("li", { text: p }); }));
+    box.hidden = problems.length === 0;
+  }
+
   function render(state) {
     if (typeof state.server_now === "number") { clockOffset = state.server_now - Date.now() / 1000; }
     var names = {}, queueLabels = {};
@@ -159,6 +167,7 @@
     renderStaff(state);
     renderQueues(state);
     renderLights(state);
+    renderProblems(state);
     updateTestCallLines(state);
     root.dataset.version = String((parseInt(root.dataset.version || "0", 10) + 1));
   }
