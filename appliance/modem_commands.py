@@ -255,8 +255,8 @@ _TONE_ELEMENT = re.compile(
     r"|\{\s*(?P<dchar>[0-9*#A-Da-d!])\s*,\s*(?P<ddur>\d{1,3})\s*\})\s*")
 
 
-def _tone_elements(spec: str) -> list[re.Match]:
-    """Split an ``AT+VTS`` list at top-level commas into matched elements."""
+def split_tone_list(spec: str) -> list[str]:
+    """An ``AT+VTS`` list split at its top-level commas (not those inside [..] or {..})."""
     parts, depth, current = [], 0, ""
     for ch in spec:
         if ch in "[{":
@@ -269,8 +269,13 @@ def _tone_elements(spec: str) -> list[re.Match]:
         else:
             current += ch
     parts.append(current)
+    return parts
+
+
+def _tone_elements(spec: str) -> list[re.Match]:
+    """Split an ``AT+VTS`` list at top-level commas into matched elements."""
     matches = []
-    for part in parts:
+    for part in split_tone_list(spec):
         m = _TONE_ELEMENT.fullmatch(part)
         if m is None:
             raise ModemError(f"The tone list {spec!r} is not valid at {part.strip()!r}: use "

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from appliance import pcm
+from appliance.modem_commands import split_tone_list
 from appliance.modem_sim.caller import (DTMF_FREQS, CallerVoice, LineCall, SimCall,
                                         SimCallHandle)
 from appliance.modem_sim.commands import (COUNTRIES, FCLASS_LIST, FCLASS_VALUES, IDENTITY,
@@ -377,20 +378,8 @@ class AtCommands:
         return self._play_tones(tones)
 
     def _parse_tones(self, spec: str) -> list[tuple[tuple[float, ...], float]]:
-        parts, depth, cur = [], 0, ""
-        for ch in spec:
-            if ch in "[{":
-                depth += 1
-            elif ch in "]}":
-                depth -= 1
-            if ch == "," and depth == 0:
-                parts.append(cur)
-                cur = ""
-            else:
-                cur += ch
-        parts.append(cur)
         tones = []
-        for part in parts:
+        for part in split_tone_list(spec):
             m = _TONE_ELEMENT.match(part)
             if not m:
                 raise _Error(spec)
