@@ -354,7 +354,7 @@ class Engine:
                 rel = str(recording)
         self.store.update_call(call.id, ended_at=now, outcome=outcome, hangup_signal=signal,
                                wait_s=wait_s, talk_s=talk_s, recording=rel,
-                               staff_id=call.staff_id)
+                               staff_id=call.staff_id or call.offered_to)
         self.store.event(call.id, "ended", f"{outcome} ({signal})", now)
         handle = self._sim_handles.get(call.line_id)
         if handle is not None and getattr(handle, "call_id", None) == call.id:

@@ -64,6 +64,10 @@ def test_a_call_reaches_a_headset_is_recorded_and_logged(engine):
     headset = next(s.headset for s in engine.cfg.staff if s.id == row["staff_id"])
     ear = earpiece_samples(engine.cfg.audio_home, headset, 8000)
     assert pcm.level_at(ear[-int(1.0 * 8000):], CALLER_HZ) > 0.02
+    # Before that, the headset rang: the ring tone (400 + 450 Hz) came first.
+    before_talk = ear[:len(ear) - int(row["talk_s"] * 8000)]
+    assert pcm.level_at(before_talk, 400.0) > 0.01 and pcm.level_at(before_talk, 450.0) > 0.01
+    assert pcm.level_at(before_talk, CALLER_HZ) < 0.01
 
     state = wait_for(engine, lambda s: line_state(s, "line1") == "idle", what="line idle")
     assert staff_state(state, row["staff_id"]) == "available"

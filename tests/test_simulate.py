@@ -50,6 +50,7 @@ ring_period_s: 0.4
 staff:
   - {id: alice, skills: [sales], answer_after_s: 0.5}
   - {id: bob, skills: [support], answer: never}
+  - {id: carol, skills: [sales, support], answer_after_s: 0.5, break_at_s: 0}
 callers:
   - line: 1
     number: private
@@ -97,6 +98,7 @@ def test_scenario_file_with_private_callers_hangups_and_staff_who_never_answer(t
     assert second["recording"] is not None
     assert third["caller"] == "5550001111" and third["queue"] == "support"
     assert third["outcome"] == "abandoned_while_ringing"  # Bob's headset rang, he never answered
+    assert third["agent"] == "bob"  # Carol went on a break at the start: never offered a call
 
 
 @pytest.mark.parametrize("text,line,words", [
