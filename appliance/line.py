@@ -101,21 +101,23 @@ class LineWorker(threading.Thread):
         modem = self.modem
         call = self.engine.call_arrived(self.cfg.id, incoming.caller)
         recorder: CallRecorder | None = None
+        loop: _CallLoop | None = None
         outcome, signal = None, None
         try:
             modem.answer()
             modem.start_duplex()
             recorder = self._start_recording(call)
             self.engine.call_answered(call)
-            signal = _CallLoop(self, call, recorder).run()
+            loop = _CallLoop(self, call, recorder)
+            signal = loop.run()
         except CallEnded as ended:
             signal = ended.signal
         except (ModemGone, ModemError) as exc:
             outcome, signal = "line_fault", "modem_fault"
             self.engine.line_fault(self.cfg.id, str(exc))
-            self._finish(call, recorder, outcome, signal)
+            self._finish(call, recorder, outcome, signal, loop)
             raise
-        self._finish(call, recorder, outcome, signal)
+        self._finish(call, recorder, outcome, signal, loop)
         try:
             modem.stop_duplex()
         finally:
@@ -131,7 +133,10 @@ class LineWorker(threading.Thread):
             return None
 
     def _finish(self, call: ActiveCall, recorder: CallRecorder | None, outcome: str | None,
-                signal: str | None) -> None:
+                signal: str | None, loop: "_CallLoop | None" = None) -> None:
+        if loop is not None and loop.underruns:
+            self.engine.call_event(call, "underruns",
+                                   f"the modem ran short of audio {loop.underruns} time(s)")
         recording = None
         if recorder is not None:
             try:
@@ -159,6 +164,7 @@ class _CallLoop:
         self.menu_deadline: float | None = None
         self.silence = HangupDetector(silence_s=self.engine.cfg.silence_hangup_s)
         self.machine: str | None = None  # a fax or modem is calling: say so, then hang up
+        self.underruns = 0
         self.ring = RingTone()
         self.ringing_staff: str | None = None
         self.hold_prompt_at: float | None = None
@@ -182,6 +188,8 @@ class _CallLoop:
     # -- events -----------------------------------------------------------------
     def _events(self, events: list[str]) -> None:
         for code in events:
+            if code == "u":
+                self.underruns += 1  # the modem ran out of audio to play: we fell behind
             reason = reason_for_event(code)
             if reason is None:
                 continue
