@@ -30,6 +30,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/lines.py --json
+	$(PY) benchmarks/engine.py --json
 
 clean:
 	rm -rf $(VENV) $(SYSDEPS_STAMP) demo-data
