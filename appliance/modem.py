@@ -25,7 +25,8 @@ import numpy as np
 from appliance import pcm
 from appliance.callerid import CallerId, is_caller_id_line, parse_caller_id
 from appliance.dialing import DialOutcome, DialRules, outcome_for_result
-from appliance.dle import DUPLEX_ABORT, END_OF_STREAM, DleDecoder, shield
+from appliance.dle import (DUPLEX_ABORT, END_OF_STREAM, END_TRANSMIT, RECEIVE_ABORT,
+                           DleDecoder, shield)
 from appliance.modem_commands import (CONNECT, DIALECT_CONEXANT, DIALECT_USR, ERROR, OK,
                                       DialRefused, ModemError, ModemGone, NO_CARRIER,
                                       VsmOffer,
@@ -99,6 +100,7 @@ class VoiceModem:
         self._stream_ended = False
         self._stream_backlog = b""
         self._fmt = pcm.U8
+        self._stream_kind = "vtr"  # vtr (duplex) | vtx (play) | vrx (record)
         self._tx_anchor: float | None = None
         self._tx_sent = 0
         self._vtd = 100  # +VTD (10 ms units): length of a bare DTMF tone in AT+VTS
@@ -366,10 +368,25 @@ class VoiceModem:
 
     def start_duplex(self) -> None:
         """AT+VTR -> CONNECT: from now on audio flows both ways."""
+        self._start_stream("vtr")
+
+    def start_playback(self) -> None:
+        """AT+VTX -> CONNECT: audio to the line only (the modem still reports events)."""
+        self._start_stream("vtx")
+
+    def start_record(self) -> None:
+        """AT+VRX -> CONNECT: audio from the line only."""
+        self._start_stream("vrx")
+
+    def _start_stream(self, kind: str) -> None:
         self._require_info()
         if self.streaming:
+            if kind != self._stream_kind:
+                raise ModemError(f"The modem on {self.port} is already streaming "
+                                 f"({self._stream_kind}); stop that stream first.")
             return
-        self.at.checked("AT+VTR", accept=(CONNECT,), retry_on_timeout=False)
+        self.at.checked(f"AT+{kind.upper()}", accept=(CONNECT,), retry_on_timeout=False)
+        self._stream_kind = kind
         self._enter_stream()
 
     def _enter_stream(self) -> None:
@@ -428,6 +445,9 @@ class VoiceModem:
         """Send int16 samples to the line, paced to at most ``tx_lead`` s ahead of real time."""
         if not self.streaming or self._stream_ended:
             raise ModemError(f"No audio stream is running on {self.port}; cannot send audio.")
+        if self._stream_kind == "vrx":
+            raise ModemError(f"The modem on {self.port} is recording (AT+VRX); it takes no "
+                             f"audio to play.")
         try:
             arr = np.asarray(samples)
             if arr.dtype != np.int16:
@@ -468,18 +488,26 @@ class VoiceModem:
         return max(0.0, self._tx_sent / pcm.LINE_RATE - (time.monotonic() - self._tx_anchor))
 
     def stop_duplex(self) -> list[str]:
-        """End the stream: DLE ^, then DLE ETX and OK (audio discarded). Returns events seen.
+        """End the running stream cleanly; see ``stop_stream``."""
+        return self.stop_stream()
 
-        If the modem does not end the stream in ``stop_timeout`` seconds, DTR is dropped
-        (on a pty: the port is closed and reopened), which also puts the line on-hook.
+    def stop_stream(self) -> list[str]:
+        """End the stream the way its kind wants; returns the events seen meanwhile.
+
+        Duplex (+VTR): DLE ^, then DLE ETX and OK. Record (+VRX): DLE !, then DLE ETX and OK.
+        Received audio still in flight is discarded. Playback (+VTX): DLE ETX, then OK once the
+        modem has played what it holds. If the modem does not end the stream in time, DTR is
+        dropped (on a pty: the port is closed and reopened), which also puts the line on-hook.
         """
         self._require_info()
         if not self.streaming:
             return []
+        if self._stream_kind == "vtx":
+            return self._stop_playback()
         events, self.at.events = self.at.events, []
         deadline = time.monotonic() + self.stop_timeout
         if not self._stream_ended:
-            self.at.write(DUPLEX_ABORT)
+            self.at.write(DUPLEX_ABORT if self._stream_kind == "vtr" else RECEIVE_ABORT)
             data = self._stream_bytes(0)
             while True:
                 _, more = self._decoder.feed(data)
@@ -502,6 +530,19 @@ class VoiceModem:
             self._recover_by_dtr()
         return [e for e in events if e != END_OF_STREAM]
 
+    def _stop_playback(self) -> list[str]:
+        deadline = time.monotonic() + self.transmit_lead + self.stop_timeout
+        self.at.write(END_TRANSMIT)
+        result = self.at.await_result(deadline)
+        events, self.at.events = self.at.events, []
+        self.streaming = False
+        self._tx_anchor = None
+        if result not in (OK, NO_CARRIER):
+            self.log.warning("The modem on %s did not finish playing (%s); dropping DTR.",
+                             self.port, result or "no answer")
+            self._recover_by_dtr()
+        return [e for e in events if e != END_OF_STREAM]
+
     def _recover_by_dtr(self) -> None:
         self.at.drop_dtr()
         self.streaming = False
@@ -512,7 +553,7 @@ class VoiceModem:
         """On-hook, back to class 0, caller ID on again. A far end already gone is fine."""
         self._require_info()
         if self.streaming:
-            self.stop_duplex()
+            self.stop_stream()
         self.at.discard_input()
         hung = False
         for command in ("AT+VLS=0", "ATH"):
