@@ -80,6 +80,7 @@ class Engine:
         self._control = (ControlServer(cfg.control_path, self.dispatch, self.board)
                          if control else None)
         self._seed_store()
+        self._close_interrupted_calls()
 
     # -- set-up ---------------------------------------------------------------------
     def _seed_store(self) -> None:
@@ -346,12 +347,7 @@ class Engine:
             wait_s = round((call.staff_answered_at or now) - call.queued_at, 2)
         if call.staff_answered_at is not None:
             talk_s = round(now - call.staff_answered_at, 2)
-        rel = None
-        if recording is not None:
-            try:
-                rel = str(Path(recording).relative_to(self.cfg.recordings_dir))
-            except ValueError:
-                rel = str(recording)
+        rel = self._relative_recording(recording) if recording is not None else None
         self.store.update_call(call.id, ended_at=now, outcome=outcome, hangup_signal=signal,
                                wait_s=wait_s, talk_s=talk_s, recording=rel,
                                staff_id=call.staff_id or call.offered_to)
@@ -361,6 +357,38 @@ class Engine:
             handle.engine_outcome = outcome
         self._apply(decisions)
         self._changed()
+
+    def recording_started(self, call: ActiveCall, path: Path) -> None:
+        """Noted at once, so a power cut mid-call still leaves the recording findable."""
+        self.store.update_call(call.id, recording=self._relative_recording(path))
+
+    def _relative_recording(self, path: Path) -> str:
+        try:
+            return str(Path(path).relative_to(self.cfg.recordings_dir))
+        except ValueError:
+            return str(path)
+
+    def _close_interrupted_calls(self) -> None:
+        """Calls left open by a crash or power cut: repair their recordings and close them."""
+        from appliance.recording import RecordingError, recover
+
+        for row in self.store.open_calls():
+            ended = row["arrived_at"]
+            events = self.store.call_events(row["id"])
+            if events:
+                ended = max(ended, events[-1]["at"])
+            if row["recording"]:
+                path = self.cfg.recordings_dir / row["recording"]
+                try:
+                    seconds = recover(path)
+                    ended = max(ended, (row["answered_at"] or ended) + seconds)
+                except RecordingError as exc:
+                    log.error("call %s: %s", row["id"], exc)
+            self.store.update_call(row["id"], ended_at=ended, outcome="engine_stopped",
+                                   hangup_signal="appliance_restarted")
+            self.store.event(row["id"], "ended", "the appliance stopped during the call; "
+                                                 "closed at the next start")
+            log.warning("call %s was still open from before a restart; closed it", row["id"])
 
     def recording_path(self, call: ActiveCall) -> Path:
         day = time.strftime("%Y/%m/%d", time.localtime(call.arrived_at))

@@ -127,7 +127,9 @@ class LineWorker(threading.Thread):
     def _start_recording(self, call: ActiveCall) -> CallRecorder | None:
         path = self.engine.recording_path(call)
         try:
-            return CallRecorder(path)
+            recorder = CallRecorder(path)
+            self.engine.recording_started(call, path)
+            return recorder
         except (RecordingError, OSError) as exc:
             self.engine.report_problem(f"Call {call.id} is not being recorded: {exc}")
             return None
