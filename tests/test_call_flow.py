@@ -147,3 +147,24 @@ def test_lights_follow_the_lines(engine):
     lights = {l["name"]: l for l in state["lights"]}
     assert lights["power"]["lit"]
     assert not lights["fault"]["lit"] and not lights["line1"]["lit"]
+
+
+def test_a_headset_nobody_answers_passes_the_call_on(tmp_path):
+    cfg = make_config(tmp_path, offer_timeout_s=1.0)
+    next(s for s in cfg.staff if s.id == "alice").answer_after_s = None  # Alice is away
+    eng = start_engine(cfg)
+    try:
+        wait_for(eng, lines_ready, what="lines ready")
+        eng.set_staff_state("carol", "break")
+        handle = place(eng, "line1", [Wait(0.3), Press("1"), AwaitAnswer(timeout=30),
+                                      Talk(0.5, hz=CALLER_HZ), HangUp("loop")])
+        wait_for(eng, lambda s: staff_state(s, "alice") == "ringing", what="Alice's headset")
+        assert eng.set_staff_state("carol", "available")["ok"]
+        row = wait_call_ended(eng, handle)
+        assert row["outcome"] == "answered" and row["staff_id"] == "carol"
+        offers = [e["detail"] for e in eng.store.call_events(row["id"]) if e["kind"] == "offered"]
+        assert offers == ["alice", "carol"]
+        alice = next(s for s in eng.snapshot()["staff"] if s["id"] == "alice")
+        assert alice["state"] == "break" and alice["reason"] == "no answer"
+    finally:
+        eng.stop()
