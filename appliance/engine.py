@@ -26,7 +26,7 @@ from appliance.config import Config
 from appliance.control import ControlServer, StateBoard
 from appliance.headset import Headset, HeadsetError, PyAudioHeadset
 from appliance.ivr.menu import Menu
-from appliance.ivr.prompts import PromptCache
+from appliance.ivr.prompts import PromptCache, PromptError
 from appliance.lights import StatusLights
 from appliance.store import Store
 
@@ -95,7 +95,12 @@ class Engine:
         return Menu.from_dict(self.store.menu("main") or self.cfg.menu)
 
     def prompt(self, text: str) -> np.ndarray:
-        return self.prompts.get(text)
+        """The prompt's audio; silence (and a problem on the page) if it cannot be made."""
+        try:
+            return self.prompts.get(text)
+        except PromptError as exc:
+            self.report_problem(f"A menu prompt cannot be played: {exc}")
+            return np.zeros(8000, dtype=np.int16)
 
     def start(self) -> None:
         from appliance.line import LineWorker
@@ -109,7 +114,10 @@ class Engine:
             if s.id not in self._headset_faults:
                 self.router.set_state(s.id, "available", now)
         menu = self.menu()
-        self.prompts.prewarm([menu.greeting, self.hold_prompt] + menu.extra_prompts())
+        try:
+            self.prompts.prewarm([menu.greeting, self.hold_prompt] + menu.extra_prompts())
+        except PromptError as exc:
+            self.report_problem(f"The menu prompts cannot be made: {exc}")
         ports, port_problem = self._real_ports()
         for line in self.cfg.lines:
             port = ports.get(line.id, line.port)

@@ -65,7 +65,10 @@ class LineWorker(threading.Thread):
                 self._serve()
             except (ModemError, OSError) as exc:
                 self.engine.line_fault(self.cfg.id, str(exc))
-                log.error("line %s: %s", self.cfg.id, exc)
+            except Exception as exc:  # a bug must not silence the line for good: retry
+                log.exception("line %s: unexpected error", self.cfg.id)
+                self.engine.line_fault(self.cfg.id, f"Unexpected error ({exc!r}); the line "
+                                                    "restarts by itself.")
             finally:
                 self._close_modem()
             self._stopping.wait(RETRY_S)
@@ -116,6 +119,9 @@ class LineWorker(threading.Thread):
             outcome, signal = "line_fault", "modem_fault"
             self.engine.line_fault(self.cfg.id, str(exc))
             self._finish(call, recorder, outcome, signal, loop)
+            raise
+        except Exception:
+            self._finish(call, recorder, "line_fault", "internal_error", loop)
             raise
         self._finish(call, recorder, outcome, signal, loop)
         try:

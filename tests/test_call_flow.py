@@ -168,3 +168,18 @@ def test_a_headset_nobody_answers_passes_the_call_on(tmp_path):
         assert alice["state"] == "break" and alice["reason"] == "no answer"
     finally:
         eng.stop()
+
+
+def test_without_the_speech_synthesiser_calls_still_work_and_the_page_says_why(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no espeak-ng anywhere
+    eng = start_engine(make_config(tmp_path))
+    try:
+        wait_for(eng, lines_ready, what="lines ready")
+        problems = eng.snapshot()["engine"]["problems"]
+        assert any("espeak-ng" in p for p in problems), problems
+        assert eng.test_call("line1", keys="2", talk_s=0.5)["ok"]
+        row = wait_call_ended(eng, eng.sim_handle("line1"))
+        assert row["outcome"] == "answered" and row["queue"] == "support"
+    finally:
+        eng.stop()
