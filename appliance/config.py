@@ -57,6 +57,7 @@ class Config:
     wrapup_s: float = 0.0
     silence_hangup_s: float = 20.0
     max_wait_s: float = 600.0
+    hold_reminder_s: float = 30.0  # a waiting caller hears "please hold" again this often
     demo: bool = False
     virtual_audio: bool = False  # create stand-in headset devices (demo, simulate, tests)
     db_file: Path | None = None  # default: callbox.db in the data directory
@@ -156,7 +157,8 @@ def load_config(path: Path, data_dir: Path | None = None) -> Config:
         cfg.queues = {str(k): str(v) for k, v in raw["queues"].items()}
     if "menu" in raw:
         cfg.menu = raw["menu"]
-    for key in ("offer_timeout_s", "wrapup_s", "silence_hangup_s", "max_wait_s"):
+    for key in ("offer_timeout_s", "wrapup_s", "silence_hangup_s", "max_wait_s",
+                "hold_reminder_s"):
         if key in raw:
             setattr(cfg, key, float(raw[key]))
     return cfg

@@ -255,6 +255,7 @@ class _CallLoop:
                 self._menu_timer()
             elif call.state == "waiting":
                 self._ring_headset()
+                self._remind_hold()
         self.modem.write_audio(out)
         if self.recorder is not None:
             try:
@@ -270,6 +271,14 @@ class _CallLoop:
         elif now >= self.menu_deadline:
             self.menu_deadline = None
             self._act(self.menu.timeout())
+
+    def _remind_hold(self) -> None:
+        """A caller waiting in silence for long wonders if they were cut off: remind them."""
+        now = time.monotonic()
+        if not self.outgoing and self.hold_prompt_at is not None and \
+                now - self.hold_prompt_at >= self.engine.cfg.hold_reminder_s:
+            self.hold_prompt_at = now
+            self._queue_prompt(self.engine.prompt(self.engine.hold_prompt))
 
     def _ring_headset(self) -> None:
         staff = self.call.offered_to

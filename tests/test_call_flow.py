@@ -183,3 +183,26 @@ def test_without_the_speech_synthesiser_calls_still_work_and_the_page_says_why(t
         assert row["outcome"] == "answered" and row["queue"] == "support"
     finally:
         eng.stop()
+
+
+def test_a_waiting_caller_is_reminded_to_hold(tmp_path):
+    eng = start_engine(make_config(tmp_path, hold_reminder_s=4.0))
+    try:
+        wait_for(eng, lines_ready, what="lines ready")
+        for sid in ("alice", "carol"):
+            eng.set_staff_state(sid, "break")
+        handle = place(eng, "line1", [Wait(0.3), Press("1"), Wait(9.0), HangUp("loop")])
+        row = wait_call_ended(eng, handle)
+        assert row["outcome"] == "abandoned_in_queue"
+        # What the caller heard after pressing 1: bursts of speech separated by silence.
+        heard = handle.heard
+        frames = heard[:len(heard) // 160 * 160].reshape(-1, 160)
+        loud = [pcm.rms(f) > 800 for f in frames]
+        starts, quiet_run = 0, 50
+        for is_loud in loud[int(1.0 / 0.02):]:  # skip the greeting cut short by the key
+            if is_loud and quiet_run >= 50:  # speech after at least a second of silence
+                starts += 1
+            quiet_run = 0 if is_loud else quiet_run + 1
+        assert starts >= 2  # "please hold" at once, and again after 4 s
+    finally:
+        eng.stop()
