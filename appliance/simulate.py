@@ -51,13 +51,11 @@ def run_simulation(scenario: Scenario, db: Path | None = None, data: Path | None
     from appliance.engine import Engine
     from appliance.modem_sim import SimCall
 
-    tmp = None
     if data is None:
         if db is not None:
             data = db.parent / f"{db.stem}-data"
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="callbox-sim-")
-            data = Path(tmp.name)
+        else:  # kept afterwards, so the recordings listed can still be played
+            data = Path(tempfile.mkdtemp(prefix="callbox-sim-"))
     cfg = demo_config(Path(data), lines=scenario.lines, ring_period_s=scenario.ring_period_s)
     cfg.db_file = Path(db) if db else None
     cfg.staff = [StaffConfig(p.id, p.name, p.skills, f"headset{i + 1}", p.answer_after_s,
@@ -130,8 +128,6 @@ def run_simulation(scenario: Scenario, db: Path | None = None, data: Path | None
               "avg_wait_s": round(sum(waits) / len(waits), 2) if waits else None,
               "avg_talk_s": round(sum(talks) / len(talks), 2) if talks else None,
               "wall_s": wall, "db": str(cfg.db_path)}
-    if tmp is not None:
-        tmp.cleanup()
     return {"calls": results, "totals": totals}
 
 
