@@ -53,6 +53,13 @@ class StateBoard:
                 return None
             return self._version, self._state
 
+    def wait_until(self, predicate: Callable[[dict], bool], timeout: float) -> dict | None:
+        """The first published state (the current one included) for which ``predicate`` holds;
+        None if ``timeout`` seconds pass first or the board closes."""
+        with self._cond:
+            held = self._cond.wait_for(lambda: self._closed or predicate(self._state), timeout)
+            return self._state if held and not self._closed else None
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

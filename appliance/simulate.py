@@ -151,47 +151,33 @@ def _report(engine, caller: CallerPlan, handle) -> dict:
 
 
 def _wait_lines_ready(engine, deadline: float) -> None:
-    version = -1
-    while time.monotonic() < deadline:
-        got = engine.board.wait_newer(version, timeout=0.5)
-        if got is None:
-            return
-        version, state = got
+    def settled(state: dict) -> bool:
         lines = state.get("lines", [])
-        if lines and all(l["state"] == "idle" and l.get("model") for l in lines):
-            return
-        faults = [l for l in lines if l["state"] == "fault"]
-        if faults and len(faults) == len(lines):
-            raise RuntimeError("No simulated line came up: " +
-                               "; ".join(f"{l['label']}: {l['fault']}" for l in faults))
-    raise RuntimeError("The simulated lines did not come up within 30 s.")
+        up = all(l["state"] == "idle" and l.get("model") for l in lines)
+        return bool(lines) and (up or all(l["state"] == "fault" for l in lines))
+
+    state = engine.board.wait_until(settled, max(0.0, deadline - time.monotonic()))
+    if state is None:
+        raise RuntimeError("The simulated lines did not come up within 30 s.")
+    faults = [l for l in state["lines"] if l["state"] == "fault"]
+    if faults:
+        raise RuntimeError("No simulated line came up: " +
+                           "; ".join(f"{l['label']}: {l['fault']}" for l in faults))
 
 
 def _wait_line(engine, line_id: str, state: str, deadline: float) -> None:
-    version = -1
-    while time.monotonic() < deadline:
-        got = engine.board.wait_newer(version, timeout=0.5)
-        if got is None:
-            return
-        version, snap = got
-        line = next((l for l in snap["lines"] if l["id"] == line_id), None)
-        if line and line["state"] == state:
-            return
+    engine.board.wait_until(
+        lambda snap: any(l["id"] == line_id and l["state"] == state for l in snap["lines"]),
+        max(0.0, deadline - time.monotonic()))
 
 
 def _wait_call_closed(engine, handle, deadline: float) -> None:
     """Until the engine has written the outcome of the handle's call (if it took the call)."""
-    version = -1
-    while time.monotonic() < deadline:
+    def closed(_state: dict) -> bool:
         call_id = getattr(handle, "call_id", None)
         if call_id is None:
-            if handle.done.is_set() and handle.outcome == "gave_up":
-                return
-        else:
-            row = engine.store.call(call_id)
-            if row and row["ended_at"] is not None:
-                return
-        got = engine.board.wait_newer(version, timeout=0.5)
-        if got is None:
-            return
-        version = got[0]
+            return handle.done.is_set() and handle.outcome == "gave_up"
+        row = engine.store.call(call_id)
+        return bool(row) and row["ended_at"] is not None
+
+    engine.board.wait_until(closed, max(0.0, deadline - time.monotonic()))

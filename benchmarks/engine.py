@@ -88,23 +88,16 @@ def main() -> int:
 
     engine = Engine(cfg, control=False)
     engine.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        got = engine.board.wait_newer(-1, timeout=0.5)
-        if got and all(l["state"] == "idle" and l.get("model") for l in got[1]["lines"]):
-            break
+    engine.board.wait_until(
+        lambda s: all(l["state"] == "idle" and l.get("model") for l in s["lines"]), 30)
     before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     child.stdin.write("go\n")
     child.stdin.flush()
     expected = args.lines * args.calls
-    version = -1
-    while time.monotonic() < deadline + 600:
-        done = [r for r in engine.store.calls(limit=expected + 5) if r["ended_at"]]
-        if len(done) >= expected:
-            break
-        got = engine.board.wait_newer(version, timeout=1.0)
-        version = got[0] if got else version
+    engine.board.wait_until(
+        lambda _s: sum(1 for r in engine.store.calls(limit=expected + 5) if r["ended_at"])
+        >= expected, 600)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     rows = engine.store.calls(limit=expected + 5)

@@ -6,7 +6,6 @@ V.253 simulator, PortAudio (pyaudio) on ALSA virtual devices, gpiozero's mock pi
 
 from __future__ import annotations
 
-import time
 import wave
 from pathlib import Path
 
@@ -40,17 +39,11 @@ def start_engine(cfg, control: bool = True):
 
 def wait_for(engine, predicate, timeout: float = 30.0, what: str = "condition"):
     """Wait on the engine's state board until ``predicate(state)`` holds."""
-    deadline = time.monotonic() + timeout
-    version = -1
-    state = None
-    while time.monotonic() < deadline:
-        got = engine.board.wait_newer(version, timeout=0.25)
-        if got is None:
-            break
-        version, state = got
-        if predicate(state):
-            return state
-    raise AssertionError(f"timed out waiting for {what}; last state: {state}")
+    state = engine.board.wait_until(predicate, timeout)
+    if state is None:
+        raise AssertionError(f"timed out waiting for {what}; last state: "
+                             f"{engine.board.current()[1]}")
+    return state
 
 
 def lines_ready(state) -> bool:
@@ -68,17 +61,15 @@ def staff_state(state, staff_id: str) -> str:
 
 def wait_call_ended(engine, handle, timeout: float = 60.0) -> dict:
     assert handle.done.wait(timeout), "the simulated caller never finished"
-    deadline = time.monotonic() + timeout
-    version = -1
-    while time.monotonic() < deadline:
+
+    def ended(_state) -> bool:
         call_id = getattr(handle, "call_id", None)
-        if call_id is not None:
-            row = engine.store.call(call_id)
-            if row and row["ended_at"] is not None:
-                return row
-        got = engine.board.wait_newer(version, timeout=0.25)
-        version = got[0] if got else version
-    raise AssertionError("the engine never wrote the call's outcome")
+        row = engine.store.call(call_id) if call_id is not None else None
+        return bool(row) and row["ended_at"] is not None
+
+    assert engine.board.wait_until(ended, timeout) is not None, \
+        "the engine never wrote the call's outcome"
+    return engine.store.call(handle.call_id)
 
 
 def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
