@@ -14,8 +14,9 @@ import serial
 from appliance import pcm
 from appliance.modem_sim import (AwaitAnswer, HangUp, ModemSimulator, Press, Say, SimCall, Talk,
                                  Tone, Wait)
-from tests.test_modem_sim_helpers import (Port, decode_stream, dialect, go_voice,  # noqa: F401
-                                          port, read_stream, read_stream_until, sim)
+from tests.test_modem_sim_helpers import (Port, assert_idle_in_class_0, decode_stream,  # noqa: F401
+                                          dialect, go_voice, port, read_stream,
+                                          read_stream_until, sim)
 
 WHEN = dt.datetime(2025, 7, 31, 10, 30)
 
@@ -350,12 +351,7 @@ def test_closing_the_port_mid_call_hangs_up(sim, dialect):
     finally:
         port.close()
     assert handle.done.wait(2) and handle.outcome == "engine_hung_up"
-    again = Port(sim.port)
-    try:
-        again.command("AT")
-        assert again.info("AT+FCLASS?") == ["0"]
-    finally:
-        again.close()
+    assert_idle_in_class_0(sim)
 
 
 def test_await_answer_waits_for_staff_and_gives_up_after_its_timeout(port, sim, dialect):

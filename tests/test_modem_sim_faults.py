@@ -13,7 +13,8 @@ import serial
 
 from appliance import pcm
 from appliance.modem_sim import HangUp, ModemSimulator, Press, SimCall, Talk, Wait
-from tests.test_modem_sim_helpers import Port, decode_stream, go_voice, read_stream
+from tests.test_modem_sim_helpers import (Port, assert_idle_in_class_0, decode_stream,
+                                          go_voice, read_stream)
 
 
 @pytest.fixture
@@ -187,9 +188,4 @@ def test_a_stuck_stream_ends_only_by_closing_the_port(make_sim):
     assert pcm.level_at(pcm.decode(pcm.U8, audio), 600) > 0.05  # still the caller talking
     port.close()
     assert handle.done.wait(2) and handle.outcome == "engine_hung_up"
-    again = Port(sim.port)
-    try:
-        again.command("AT")
-        assert again.info("AT+FCLASS?") == ["0"]
-    finally:
-        again.close()
+    assert_idle_in_class_0(sim)

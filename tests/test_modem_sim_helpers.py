@@ -81,6 +81,16 @@ class Port:
         self.ser.close()
 
 
+def assert_idle_in_class_0(sim: ModemSimulator) -> None:
+    """After the port was closed (DTR drop), a new opener finds the modem idle in class 0."""
+    again = Port(sim.port)
+    try:
+        again.command("AT")
+        assert again.info("AT+FCLASS?") == ["0"]
+    finally:
+        again.close()
+
+
 def decode_stream(data: bytes) -> tuple[bytes, list[str], bytes]:
     """Modem -> host stream bytes to (audio, event codes, bytes after DLE ETX)."""
     audio = bytearray()
